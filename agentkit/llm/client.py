@@ -49,7 +49,17 @@ def resolve_urls(base_url: str | Sequence[str] | None) -> list[str]:
 class _Endpoint:
     url: str
     outstanding: int = 0
+    requests: int = 0
     failures: int = 0
+    cooldown_until: float = 0.0  # a failing server is tried last until then
+
+    def failed(self) -> None:
+        self.failures += 1
+        self.cooldown_until = time.monotonic() + min(30.0, 0.5 * 2**self.failures)
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self.cooldown_until = 0.0
 
 
 class AsyncLLMClient:
@@ -113,7 +123,8 @@ class AsyncLLMClient:
     # -- transport ---------------------------------------------------------
 
     def _pick(self) -> _Endpoint:
-        return min(self._endpoints, key=lambda e: (e.failures > 0, e.outstanding))
+        now = time.monotonic()
+        return min(self._endpoints, key=lambda e: (e.cooldown_until > now, e.outstanding))
 
     async def _request(
         self, method: str, path: str, payload: dict[str, Any] | None = None, *, at_root: bool = False
@@ -130,6 +141,7 @@ class AsyncLLMClient:
             while True:
                 endpoint = self._pick()
                 endpoint.outstanding += 1
+                endpoint.requests += 1
                 try:
                     base = endpoint.url.removesuffix("/v1") if at_root else endpoint.url
                     response = await http.request(method, base + path, json=payload)
@@ -140,12 +152,12 @@ class AsyncLLMClient:
                     endpoint.outstanding -= 1
                 if response is not None:
                     if response.status_code < 400:
-                        endpoint.failures = 0
+                        endpoint.succeeded()
                         return response.json(), endpoint.url
                     if response.status_code not in _RETRY_STATUSES:
                         raise _client_error(response)
                     failure = f"HTTP {response.status_code}: {_server_message(response)}"
-                endpoint.failures += 1
+                endpoint.failed()
                 attempt += 1
                 waited = time.monotonic() - started
                 delay = min(8.0, 0.25 * 2**attempt) * (0.5 + random.random())
