@@ -86,8 +86,8 @@ class Context:
     ) -> Completion:
         if self.llm is None:
             raise NoLLMError()
-        key = cache_key(await self.llm.model(), endpoint, request) if self.cache else None
-        if self.cache and key:
+        key = cache_key(await self.llm.model(), endpoint, request) if self.cache is not None else None
+        if self.cache is not None and key:
             hit = self.cache.get(key)
             if hit is not None:
                 return hit
@@ -95,7 +95,7 @@ class Context:
             result = await self.llm.chat(request["messages"], params, constraint)
         else:
             result = await self.llm.complete(request["prompt"], params, constraint)
-        if self.cache and key:
+        if self.cache is not None and key:
             self.cache.put(key, result)
         return result
 

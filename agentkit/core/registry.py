@@ -26,6 +26,16 @@ BUILTIN_STEPS: dict[str, str] = {
     "pipeline": "agentkit.core.pipeline",
     "generate": "agentkit.prompting.steps",
     "extract": "agentkit.prompting.steps",
+    "react": "agentkit.agents.react",
+    "demonstrations": "agentkit.icl.steps",
+    "classify": "agentkit.icl.steps",
+    "retrieve": "agentkit.rag.steps",
+    "rag_answer": "agentkit.rag.steps",
+    "cot": "agentkit.reasoning.cot",
+    "auto_cot": "agentkit.reasoning.autocot",
+    "two_phase": "agentkit.reasoning.two_phase",
+    "self_consistency": "agentkit.reasoning.consistency",
+    "least_to_most": "agentkit.reasoning.least_to_most",
 }
 
 

@@ -224,7 +224,8 @@ class AsyncLLMClient:
         result.base_url = url
         if constraint is not None:
             for choice in result.choices:
-                if choice.finish_reason == "length":
+                # Cut off by max_tokens; a choice or regex can be complete without its end token.
+                if choice.finish_reason == "length" and not constraint.accepts(choice.text):
                     raise TruncatedOutput(choice.text, params.max_tokens)
         return result
 

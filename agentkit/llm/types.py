@@ -7,6 +7,8 @@ agentkit never parses raw JSON.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -73,9 +75,30 @@ class Constraint(BaseModel):
     def grammar(cls, ebnf: str) -> Constraint:
         return cls(kind="grammar", value=ebnf)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _choices_as_tuple(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("kind") == "choice" and isinstance(data.get("value"), list):
+            return {**data, "value": tuple(data["value"])}
+        return data
+
     def request_fields(self) -> dict[str, Any]:
         value = list(self.value) if self.kind == "choice" else self.value
         return {"structured_outputs": {self.kind: value}}
+
+    def accepts(self, text: str) -> bool | None:
+        """Whether a finished output satisfies the constraint; None when it cannot be checked here."""
+        if self.kind == "choice":
+            return text in self.value
+        if self.kind == "regex":
+            return re.fullmatch(self.value, text) is not None
+        if self.kind == "json":
+            try:
+                json.loads(text)
+            except ValueError:
+                return False
+            return True
+        return None
 
 
 class TokenLogprob(BaseModel):
@@ -155,13 +178,3 @@ class ContinuationScore(BaseModel):
         return self.logprob / max(1, len(self.token_logprobs))
 
 
-class Messages(BaseModel):
-    """Validates a list of chat messages given as dicts or ChatMessage."""
-
-    messages: list[ChatMessage]
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> Messages:
-        if not self.messages:
-            raise ValueError("a chat request needs at least one message")
-        return self

@@ -67,7 +67,7 @@ async def test_regex_constraint(client: AsyncLLMClient) -> None:
 async def test_grammar_constraint(client: AsyncLLMClient) -> None:
     grammar = 'root ::= ("yes" | "no") " because " [a-z ]+ "."'
     result = await client.complete(
-        "Is water wet? Answer:", SamplingParams(n=3, temperature=1.0, max_tokens=30), Constraint.grammar(grammar)
+        "Is water wet? Answer:", SamplingParams(n=3, temperature=0.7, max_tokens=40, seed=1), Constraint.grammar(grammar)
     )
     for text in result.texts:
         assert re.fullmatch(r"(yes|no) because [a-z ]+\.", text), text
@@ -82,8 +82,8 @@ class City(BaseModel):
 async def test_json_schema_constraint_validates(client: AsyncLLMClient) -> None:
     schema = City.model_json_schema()
     chat = await client.chat(
-        [{"role": "user", "content": "Describe a city as JSON."}],
-        SamplingParams(n=5, temperature=1.0, max_tokens=200),
+        [{"role": "user", "content": "Describe a city as JSON with name, population and coastal."}],
+        SamplingParams(n=5, temperature=0.7, max_tokens=120, seed=1),
         Constraint.json_schema(City),
     )
     for text in chat.texts:
