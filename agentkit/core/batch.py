@@ -121,7 +121,7 @@ async def run_many(
             except asyncio.QueueEmpty:
                 return
             root = Span("run", step.label)
-            ctx = Context(llm=llm, span=root, cache=cache, prompts=prompts, dry_run=dry_run)
+            ctx = Context(llm=llm, span=root, cache=cache, prompts=prompts, dry_run=dry_run, wiring_checked=True)
             item = batch.results[index]
             t0 = time.perf_counter()
             try:

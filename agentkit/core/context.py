@@ -33,6 +33,7 @@ class Context:
     prompts: PromptLibrary = field(default_factory=default_library)
     seed: int | None = None
     dry_run: bool = False
+    wiring_checked: bool = False  # set once the outermost step has checked its wiring
 
     def child(self, kind: str, name: str, **inputs: Any) -> Context:
         return replace(self, span=self.span.child(kind, name, **inputs))

@@ -11,6 +11,7 @@ registry (``agentkit.core.registry``) builds it back.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict
@@ -65,8 +66,9 @@ class Step(BaseModel):
         """Run inside a step span; the outermost call checks the wiring first."""
         if ctx is None:
             ctx = Context()
-        if ctx.span.kind == "run":
+        if not ctx.wiring_checked:
             self.check(set(record), ctx.prompts)
+            ctx = replace(ctx, wiring_checked=True)
         reads = self.reads(ctx.prompts)
         inner = ctx.child("step", self.label, **{k: v for k, v in record.items() if k in reads})
         try:

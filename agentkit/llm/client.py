@@ -72,6 +72,7 @@ class AsyncLLMClient:
         timeout: seconds to wait for one response (generation can be slow).
         retry_timeout: total seconds to keep retrying a request whose server
             is unreachable or failing (long enough for an engine restart).
+        transport: an httpx transport to send through (tests, proxies).
     """
 
     def __init__(
@@ -84,6 +85,7 @@ class AsyncLLMClient:
         timeout: float = 600.0,
         connect_timeout: float = 5.0,
         retry_timeout: float = 180.0,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.urls = resolve_urls(base_url)
         self._model = model or os.environ.get("AGENTKIT_LLM_MODEL") or None
@@ -92,6 +94,7 @@ class AsyncLLMClient:
         self.retry_timeout = retry_timeout
         self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
         self._endpoints = [_Endpoint(u) for u in self.urls]
+        self._transport = transport
         self._http: httpx.AsyncClient | None = None
         self._slots: asyncio.Semaphore | None = None
         self._model_lock: asyncio.Lock | None = None
@@ -103,7 +106,9 @@ class AsyncLLMClient:
         if self._http is None:
             headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
             limits = httpx.Limits(max_connections=self.max_in_flight, max_keepalive_connections=self.max_in_flight)
-            self._http = httpx.AsyncClient(timeout=self._timeout, limits=limits, headers=headers)
+            self._http = httpx.AsyncClient(
+                timeout=self._timeout, limits=limits, headers=headers, transport=self._transport
+            )
             self._slots = asyncio.Semaphore(self.max_in_flight)
             self._model_lock = asyncio.Lock()
         return self._http

@@ -91,10 +91,16 @@ class PromptLibrary:
             keep_trailing_newline=True,
             autoescape=False,
         )
-        self._inline: dict[str, Template] = {}
+        self._loaded: dict[str, Template] = {}
+        self._variables: dict[str, set[str]] = {}
 
     def get(self, name_or_text: str) -> Template:
-        """A template by file name (``*.j2``), or inline template text."""
+        """A template by file name (``*.j2``), or inline template text; loaded once."""
+        if name_or_text not in self._loaded:
+            self._loaded[name_or_text] = self._load(name_or_text)
+        return self._loaded[name_or_text]
+
+    def _load(self, name_or_text: str) -> Template:
         if name_or_text.endswith(".j2") and "\n" not in name_or_text:
             try:
                 jinja = self.env.get_template(name_or_text)
@@ -106,16 +112,16 @@ class PromptLibrary:
                 raise TemplateError(f"{exc.filename}:{exc.lineno}: {exc.message}") from None
             filename = jinja.filename or name_or_text
             return Template(name_or_text, Path(filename).read_text(encoding="utf-8"), jinja, filename)
-        if name_or_text not in self._inline:
-            try:
-                jinja = self.env.from_string(name_or_text)
-            except jinja2.TemplateSyntaxError as exc:
-                raise TemplateError(f"{INLINE}:{exc.lineno}: {exc.message}") from None
-            self._inline[name_or_text] = Template(INLINE, name_or_text, jinja, INLINE)
-        return self._inline[name_or_text]
+        try:
+            jinja = self.env.from_string(name_or_text)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"{INLINE}:{exc.lineno}: {exc.message}") from None
+        return Template(INLINE, name_or_text, jinja, INLINE)
 
     def variables(self, name_or_text: str) -> set[str]:
-        return self.get(name_or_text).variables(self.env)
+        if name_or_text not in self._variables:
+            self._variables[name_or_text] = self.get(name_or_text).variables(self.env)
+        return self._variables[name_or_text]
 
 
 @lru_cache(maxsize=1)
