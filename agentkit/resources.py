@@ -1,16 +1,21 @@
-"""Where the shipped folders (prompts/, tools/, evals/) are, installed or not.
+"""Where agentkit's bundled folders (``prompts/``, ``tools/``, ``evals/``) live.
 
-A wheel carries them as ``agentkit/_bundled/<name>``; a source checkout (and an
-editable install) keeps them at the repository's top level.
+An installed wheel carries them inside the package as ``agentkit/_bundled/<name>``;
+a source checkout has them at the top of the repository. Every loader asks here,
+so both layouts behave the same.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-_PACKAGE = Path(__file__).resolve().parent
+import agentkit
 
 
 def resource_dir(name: str) -> Path:
-    bundled = _PACKAGE / "_bundled" / name
-    return bundled if bundled.exists() else _PACKAGE.parent / name
+    """The folder holding the bundled resource ``name`` (``"prompts"``, ``"tools"``, ``"evals"``)."""
+    package = Path(agentkit.__file__).parent
+    bundled = package / "_bundled" / name
+    if bundled.is_dir():
+        return bundled
+    return package.parent / name
