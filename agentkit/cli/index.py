@@ -88,7 +88,7 @@ def _build(args: argparse.Namespace) -> int:
         print(f"error: no text found in {args.corpus}", file=sys.stderr)
         return 1
     print(f"{len(docs)} documents, {len(chunks)} chunks", file=sys.stderr)
-    parts = []
+    parts: list[Any] = []
     if args.kind in ("bm25", "hybrid"):
         from agentkit.rag.bm25 import BM25Index
 
