@@ -1,4 +1,4 @@
-"""``agentkit demo``: start the embedded model, answer a question, show the trace, stop."""
+"""``agentkit demo``: start the embedded model, run the calculator agent on a question, show the trace, stop."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-DEMO_QUESTION = "What is the capital of France?"
+DEMO_QUESTION = "What is 345 multiplied by 27?"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser(
         "demo",
-        help="start the embedded model, run a small pipeline, print answer and trace, stop",
+        help="start the embedded model, run the calculator agent, print its steps, answer and trace, stop",
         description="Uses a server at --url / AGENTKIT_LLM_URL when one answers; otherwise starts the "
         "embedded default (about a minute on a CPU) and stops it at the end.",
     )
@@ -50,23 +50,25 @@ def server_for(url: str | None) -> Iterator[str]:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from agentkit.core.context import Context
-    from agentkit.core.pipeline import Pipeline
+    """Run the calculator agent (examples/agents/calculator.yaml): its steps as they happen, the answer, the trace."""
+    from agentkit.cli.run import TracePrinter, load_runnable, run_one
     from agentkit.llm.client import AsyncLLMClient
-    from agentkit.llm.types import SamplingParams
-    from agentkit.prompting.steps import Generate
+    from agentkit.resources import resource_dir
 
-    pipeline = Pipeline(
-        steps=[Generate(prompt="qa.chat.j2", output="answer", params=SamplingParams(max_tokens=64, temperature=0.0))]
-    )
+    agent = load_runnable(resource_dir("examples") / "agents" / "calculator.yaml")
 
-    async def run(url: str) -> None:
+    async def run(url: str) -> int:
+        print(f"Q: {args.question}\n", flush=True)
         async with AsyncLLMClient(url) as llm:
-            ctx = Context(llm=llm)
-            result = await pipeline.run({"question": args.question}, ctx)
-        print(f"Q: {args.question}\nA: {result['answer'].strip()}\n")
-        print(ctx.span.render())
+            result = await run_one(agent, {"question": args.question}, llm, listener=TracePrinter(sys.stdout))
+        trace = result["trace"]
+        if result["error"]:
+            print(f"\nerror: {result['error']}", file=sys.stderr)
+            return 1
+        output = result["output"]
+        print(f"\nA: {output['answer']}  (stopped: {output['stop_reason']})\n\nTrace:")
+        print(trace.render())
+        return 0
 
     with server_for(args.url) as url:
-        asyncio.run(run(url))
-    return 0
+        return asyncio.run(run(url))

@@ -21,7 +21,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -69,7 +69,9 @@ class PointRun:
 # --- data --------------------------------------------------------------------------
 
 
-def load_records(loaded: LoadedSpec, limit: int | None = None, data_dir: str | Path | None = None) -> list[dict[str, Any]]:
+def load_records(
+    loaded: LoadedSpec, limit: int | None = None, data_dir: str | Path | None = None
+) -> list[dict[str, Any]]:
     """The data set's records; ``limit`` (e.g. from ``--limit``) overrides the spec's."""
     from agentkit.evals.loaders import load_dataset
 
@@ -125,26 +127,28 @@ def to_jsonable(value: Any) -> Any:
 
 
 class ResultsFile:
-    """An append-only JSONL of finished items, locked against a second writer.
+    """An append-only JSONL of finished items; a lock file keeps a second writer out.
 
     The last line for an id wins (``compact`` rewrites the file without stale lines).
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._lock: IO[str] | None = None
         self._handle: IO[str] | None = None
 
     def open(self) -> dict[str, Row]:
         """Lock, cut a torn last line, and return the finished rows by id."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+", encoding="utf-8")
+        lock = open(self.path.with_suffix(".lock"), "w", encoding="utf-8")  # noqa: SIM115 (held while the run lasts)
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.close()
+            lock.close()
             raise RuntimeError(f"another run is writing {self.path}; wait for it or use another --out") from None
-        self._handle = handle
+        self._lock = lock
         rows = read_rows(self.path, repair=True)
+        self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (appended to until close)
         return rows
 
     def append(self, row: Row) -> None:
@@ -154,23 +158,22 @@ class ResultsFile:
         os.fsync(self._handle.fileno())
 
     def compact(self, rows: dict[str, Row]) -> None:
-        """Rewrite the file with exactly ``rows`` (atomically, keeping the lock on the new file)."""
+        """Atomically rewrite the file with exactly ``rows``."""
         assert self._handle is not None, "open() first"
         tmp = self.path.with_suffix(".jsonl.tmp")
         with open(tmp, "w", encoding="utf-8") as out:
-            for row in rows.values():
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows.values())
             out.flush()
             os.fsync(out.fileno())
-        os.replace(tmp, self.path)
         self._handle.close()
-        self._handle = None
-        self.open()
+        os.replace(tmp, self.path)
+        self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (appended to until close)
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        for handle in (self._handle, self._lock):
+            if handle is not None:
+                handle.close()
+        self._handle = self._lock = None
 
 
 def read_rows(path: str | Path, repair: bool = False) -> dict[str, Row]:
@@ -234,18 +237,16 @@ async def wait_for_server(urls: Sequence[str], log: Log, poll_s: float = 2.0) ->
             await asyncio.sleep(poll_s)
 
 
-async def _model_name(llm: AsyncLLMClient, log: Log) -> str:
-    while True:
-        try:
-            return await llm.model()
-        except (ServerUnreachable, ServerError) as exc:
-            log(f"server unreachable before the run started: {exc}")
-            await wait_for_server(llm.urls, log)
+def compact_prediction(value: Any) -> Any:
+    """Retrieved passages are stored by doc id and score: their text is in the index (and the trace)."""
+    if isinstance(value, list) and value and all(isinstance(v, dict) and "doc_id" in v for v in value):
+        return [{"doc_id": v["doc_id"], **({"score": v["score"]} if "score" in v else {})} for v in value]
+    return value
 
 
 def _row(item: EvalItem, result: ItemResult, spec: EvalSpec, session: int) -> Row:
     output = result.output or {}
-    prediction = to_jsonable(output.get(spec.prediction)) if result.ok else None
+    prediction = compact_prediction(to_jsonable(output.get(spec.prediction))) if result.ok else None
     gold = to_jsonable(item.gold)
     return {
         "id": item.id,
@@ -258,8 +259,32 @@ def _row(item: EvalItem, result: ItemResult, spec: EvalSpec, session: int) -> Ro
         "latency_s": round(result.latency_s, 4),
         "session": session,
         "finished": time.time(),
-        "trace": result.trace.to_dict() if result.trace else None,
+        "trace": result.trace.to_dict() if result.trace and spec.trace else None,
     }
+
+
+class _Round:
+    """One ``run_many`` pass over the queue: records results, stops the pass at the first outage."""
+
+    def __init__(self, items: list[EvalItem], record: Callable[[EvalItem, ItemResult], None],
+                 outage_retries: dict[str, int]) -> None:
+        self.items = items
+        self.record = record
+        self.outage_retries = outage_retries
+        self.finished: set[str] = set()
+        self.outage: str | None = None
+        self.task: asyncio.Task[Any] | None = None
+
+    def on_result(self, result: ItemResult) -> None:
+        item = self.items[result.index]
+        if _is_outage(result) and self.outage_retries.get(item.id, 0) < MAX_OUTAGE_RETRIES:
+            self.outage_retries[item.id] = self.outage_retries.get(item.id, 0) + 1  # re-queued, not recorded
+            if self.outage is None and self.task is not None:
+                self.outage = result.error or ""
+                self.task.cancel()  # stop starting items that would only time out too
+            return
+        self.record(item, result)
+        self.finished.add(item.id)
 
 
 async def _run_pending(
@@ -277,37 +302,26 @@ async def _run_pending(
 ) -> int:
     """Run items until all are recorded, pausing through server outages; returns how many ran."""
     outage_retries: dict[str, int] = {}
-    recorded = 0
     queue = list(pending)
+
+    def record(item: EvalItem, result: ItemResult) -> None:
+        results.append(_row(item, result, spec, session))
+
     while queue:
-        finished: set[str] = set()
-        outage: list[str] = []
-
-        def on_result(result: ItemResult, batch_items: list[EvalItem] = queue) -> None:
-            nonlocal recorded
-            item = batch_items[result.index]
-            if _is_outage(result) and outage_retries.get(item.id, 0) < MAX_OUTAGE_RETRIES:
-                outage_retries[item.id] = outage_retries.get(item.id, 0) + 1
-                if not outage:
-                    outage.append(result.error or "")
-                    task.cancel()  # stop starting items that would only time out too
-                return
-            results.append(_row(item, result, spec, session))
-            finished.add(item.id)
-            recorded += 1
-
-        task = asyncio.create_task(run_many(
+        round_ = _Round(queue, record, outage_retries)
+        round_.task = asyncio.create_task(run_many(
             step, [item.input for item in queue], llm=llm, concurrency=concurrency,
-            prompts=spec.prompt_library(), progress=progress, on_result=on_result, desc=desc,
+            prompts=spec.prompt_library(), progress=progress, on_result=round_.on_result, desc=desc,
         ))
-        batch = await task
-        queue = [item for item in queue if item.id not in finished]
-        if outage:
-            log(f"\n{desc}: the LLM server went away ({outage[0][:300]}); paused with {len(queue)} items left")
-            await wait_for_server(llm.urls, log)
-        elif batch.interrupted or queue:
+        batch = await round_.task
+        queue = [item for item in queue if item.id not in round_.finished]
+        current = asyncio.current_task()
+        if (current is not None and current.cancelling()) or (batch.interrupted and round_.outage is None):
             raise asyncio.CancelledError  # Ctrl-C: everything finished so far is already on disk
-    return recorded
+        if round_.outage is not None:
+            log(f"\n{desc}: the LLM server went away ({round_.outage[:300]}); paused with {len(queue)} items left")
+            await wait_for_server(llm.urls, log)
+    return len(pending)
 
 
 async def run_eval(
@@ -327,13 +341,12 @@ async def run_eval(
     spec = loaded.spec
     out_dir = Path(out_dir)
     records = load_records(loaded, limit, data_dir)
-    model = await _model_name(llm, log)
     runs = []
     for point in spec.points():
         items = make_items(loaded, point.step, records)
         folder = point_folder(out_dir, spec, point)
         runs.append(await _run_point(
-            loaded, point, items, folder, llm=llm, model=model, concurrency=concurrency or spec.concurrency,
+            loaded, point, items, folder, llm=llm, concurrency=concurrency or spec.concurrency,
             fresh=fresh, retry_errors=retry_errors, progress=progress, log=log,
         ))
     return runs
@@ -346,7 +359,6 @@ async def _run_point(
     folder: Path,
     *,
     llm: AsyncLLMClient,
-    model: str,
     concurrency: int,
     fresh: bool,
     retry_errors: bool,
@@ -356,25 +368,25 @@ async def _run_point(
     spec = loaded.spec
     info_path = folder / RUN_INFO
     fingerprint = spec.fingerprint(point)
-    if fresh:
-        for stale in (folder / RESULTS, info_path):
-            stale.unlink(missing_ok=True)
-    info: dict[str, Any] = json.loads(info_path.read_text(encoding="utf-8")) if info_path.exists() else {}
-    if info and info.get("fingerprint") != fingerprint:
-        raise RunMismatch(
-            f"{folder} holds results of a different pipeline or data set than {loaded.filename}"
-            f"{' (' + point.label + ')' if point.params else ''}; rerun with --fresh to replace them, "
-            "or pick another --out"
-        )
     results = ResultsFile(folder / RESULTS)
     try:
-        done = results.open()
+        done = results.open()  # holds the folder's lock from here on
+        info: dict[str, Any] = json.loads(info_path.read_text(encoding="utf-8")) if info_path.exists() else {}
+        if fresh:
+            done, info = {}, {}
+            results.compact(done)
+        if info and info.get("fingerprint") != fingerprint:
+            raise RunMismatch(
+                f"{folder} holds results of a different pipeline or data set than {loaded.filename}"
+                f"{' (' + point.label + ')' if point.params else ''}; rerun with --fresh to replace them, "
+                "or pick another --out"
+            )
         if retry_errors and any(row.get("error") for row in done.values()):
             done = {k: row for k, row in done.items() if not row.get("error")}
             results.compact(done)
         sessions = list(info.get("sessions", []))
         session = len(sessions)
-        sessions.append({"started": time.time(), "model": model, "items": len(items)})
+        sessions.append({"started": time.time(), "items": len(items)})
         info = {"name": spec.name, "label": point.label, "params": point.params, "spec": loaded.filename,
                 "metrics": spec.metrics, "fingerprint": fingerprint, "sessions": sessions}
         _write_json(info_path, info)
@@ -388,6 +400,9 @@ async def _run_point(
             ran = await _run_pending(point.step, pending, spec, results, session, llm=llm, concurrency=concurrency,
                                      progress=progress, desc=desc, log=log)
         rows_by_id = read_rows(results.path)
+        if any(sum(row["tokens"].values()) for row in rows_by_id.values() if row.get("session") == session):
+            sessions[-1]["model"] = await llm.model()  # known to the client after its first call: no request
+            _write_json(info_path, info)
     finally:
         results.close()
     rows = [rows_by_id[item.id] for item in items]

@@ -27,7 +27,8 @@ import itertools
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agentkit.core.registry import ConfigError, Loc, StepRef, flatten_errors, step_from_config
 from agentkit.core.step import Step
-from agentkit.core.yamlconfig import Positions, YAMLConfigError, build, format_problems, load_yaml, load_step_yaml
+from agentkit.core.yamlconfig import Positions, YAMLConfigError, build, format_problems, load_step_yaml, load_yaml
 from agentkit.prompting.templates import PromptLibrary, default_library
 
 Record = dict[str, Any]
@@ -44,7 +45,7 @@ Record = dict[str, Any]
 
 _RANKING_METRICS = {"ndcg": 10, "recall": 10, "mrr": None}
 _ANSWER_METRICS = ("accuracy", "exact_match", "token_f1", "numeric_match")
-_METRIC_NAME = re.compile(r"^(?P<base>[a-z_]+)(?:@(?P<k>\d+))?$")
+_METRIC_NAME = re.compile(r"^(?P<base>[a-z][a-z_0-9]*)(?:@(?P<k>\d+))?$")
 
 
 def check_metric(name: str) -> str:
@@ -126,9 +127,11 @@ class DatasetSpec(BaseModel):
         from agentkit.evals import loaders
 
         if self.loader not in loaders.LOADERS:
-            raise ConfigError([(("loader",), f"unknown data set {self.loader!r}; known: {', '.join(sorted(loaders.LOADERS))}")])
+            known = ", ".join(sorted(loaders.LOADERS))
+            raise ConfigError([(("loader",), f"unknown data set {self.loader!r}; known: {known}")])
         if self.split not in loaders.splits(self.loader):
-            raise ConfigError([(("split",), f"unknown split {self.split!r} for {self.loader}; known: {', '.join(loaders.splits(self.loader))}")])
+            known = ", ".join(loaders.splits(self.loader))
+            raise ConfigError([(("split",), f"unknown split {self.split!r} for {self.loader}; known: {known}")])
         return self
 
 
@@ -139,6 +142,7 @@ class SweepPoint:
     label: str
     params: dict[str, Any]  # dotted path -> value
     step: Step
+    shown: dict[str, str] = field(default_factory=dict)  # dotted path -> the value as the label shows it
 
     @property
     def slug(self) -> str:
@@ -151,7 +155,7 @@ class SweepPoint:
 class EvalSpec(BaseModel):
     """A validated eval spec. Build with ``load_spec(path)`` or ``EvalSpec.from_config``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     description: str = ""
@@ -162,7 +166,16 @@ class EvalSpec(BaseModel):
     metrics: list[str] = Field(default_factory=lambda: ["accuracy"], min_length=1)
     sweep: dict[str, list[Any]] = Field(default_factory=dict)
     concurrency: int = Field(default=8, ge=1)
+    trace: bool = True  # keep each item's trace in results.jsonl (off for big retrieval runs)
     prompts: list[str] = Field(default_factory=list)  # extra template folders
+
+    @field_validator("pipeline", mode="before")
+    @classmethod
+    def _pipeline(cls, value: Any) -> Any:
+        """``pipeline: {steps: [...]}`` needs no ``type: pipeline``."""
+        if isinstance(value, dict) and "type" not in value and "steps" in value:
+            return {"type": "pipeline", **value}
+        return value
 
     @field_validator("metrics")
     @classmethod
@@ -187,7 +200,8 @@ class EvalSpec(BaseModel):
             if self.prediction not in point.step.writes():
                 writes = ", ".join(sorted(point.step.writes())) or "nothing"
                 where = f" (sweep point {point.label})" if point.params else ""
-                problems.append((("prediction",), f"the pipeline{where} does not write {self.prediction!r}; it writes: {writes}"))
+                problems.append((("prediction",),
+                                 f"the pipeline{where} does not write {self.prediction!r}; it writes: {writes}"))
                 break
         if problems:
             raise ConfigError(problems)
@@ -220,8 +234,8 @@ class EvalSpec(BaseModel):
             return [SweepPoint(label="-", params={}, step=self.pipeline)]
         base = self.pipeline.to_config()
         keys = list(self.sweep)
-        short = _short_names(keys)
-        points = []
+        short = short_names(keys)
+        points: list[SweepPoint] = []
         for combo in itertools.product(*(list(enumerate(self.sweep[k])) for k in keys)):
             config = copy.deepcopy(base)
             try:
@@ -233,14 +247,16 @@ class EvalSpec(BaseModel):
                 setting = ", ".join(f"{k}={v!r}" for k, (_, v) in zip(keys, combo, strict=True))
                 problems.append((key_loc, f"the pipeline with {setting} is invalid: {exc}"))
                 return points
-            label = ",".join(f"{short[k]}={_value_label(v, i)}" for k, (i, v) in zip(keys, combo, strict=True))
-            points.append(SweepPoint(label=label, params={k: v for k, (_, v) in zip(keys, combo, strict=True)}, step=step))
+            shown = {k: value_label(v, i) for k, (i, v) in zip(keys, combo, strict=True)}
+            params = {k: v for k, (_, v) in zip(keys, combo, strict=True)}
+            label = ",".join(f"{short[k]}={shown[k]}" for k in keys)
+            points.append(SweepPoint(label=label, params=params, step=step, shown=shown))
         return points
 
     # -- items ----------------------------------------------------------------
 
     def prompt_library(self) -> PromptLibrary:
-        return PromptLibrary(self.prompts) if self.prompts else default_library()
+        return _library(tuple(self.prompts)) if self.prompts else default_library()
 
     def input_fields(self, step: Step) -> dict[str, str]:
         """Pipeline input name -> data set field: what the step reads, plus ``dataset.fields``."""
@@ -256,6 +272,11 @@ class EvalSpec(BaseModel):
             "prediction": self.prediction,
             "gold": self.gold,
         }
+
+
+@lru_cache(maxsize=16)
+def _library(folders: tuple[str, ...]) -> PromptLibrary:
+    return PromptLibrary(folders)
 
 
 def set_dotted(config: Any, path: str, value: Any) -> None:
@@ -282,14 +303,23 @@ def set_dotted(config: Any, path: str, value: Any) -> None:
             raise TypeError(f"{'.'.join(parts[:i]) or '<root>'} is a {type(node).__name__}, not a mapping or list")
 
 
-def _short_names(keys: list[str]) -> dict[str, str]:
-    """The last non-index segment of each path, unless two paths would share it."""
-    short = {k: next((p for p in reversed(k.split(".")) if not p.isdigit()), k) for k in keys}
+def short_names(keys: list[str]) -> dict[str, str]:
+    """From the last name segment of each path on (``temperature``, ``steps.1``), unless two would clash."""
+
+    def tail(key: str) -> str:
+        parts = key.split(".")
+        names = [i for i, part in enumerate(parts) if not part.isdigit()]
+        return ".".join(parts[names[-1]:]) if names else key
+
+    short = {k: tail(k) for k in keys}
     clashes = {s for s in short.values() if list(short.values()).count(s) > 1}
     return {k: (k if s in clashes else s) for k, s in short.items()}
 
 
-def _value_label(value: Any, index: int) -> str:
+def value_label(value: Any, index: int) -> str:
+    """The value itself when short; a long text (a whole prompt) is named by its position."""
+    if isinstance(value, str) and (len(value) > 32 or "\n" in value):
+        return f"#{index}"
     if isinstance(value, (str, int, float, bool)) or value is None:
         return str(value)
     if isinstance(value, dict) and isinstance(value.get("name") or value.get("type"), str):
