@@ -8,7 +8,7 @@ Two measurements side by side in one run, each alternating A/B:
 The pipeline is Generate + Extract (2 steps); the direct path renders the same
 prompt with str.format, calls the client and extracts the number.
 
-    python benchmarks/pipeline_overhead.py [--url URL] [--items 400] [--rounds 3]
+    python benchmarks/pipeline_overhead.py [--url URL] [--items 400] [--rounds 3] [--no-server]
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ async def main() -> None:
     parser.add_argument("--items", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--no-server", action="store_true", help="only the instant-transport measurement")
     args = parser.parse_args()
     inputs = [{"question": f"What is {i} plus {i}?"} for i in range(args.items)]
 
@@ -92,6 +93,8 @@ async def main() -> None:
         await pipelined(llm, inputs[:20], args.concurrency)
         report("instant transport (1 core)", len(inputs), *await compare(llm, inputs, args.concurrency, args.rounds))
 
+    if args.no_server:
+        return
     url = resolve_urls(args.url)[0]
     async with AsyncLLMClient(url) as llm:
         await direct(llm, inputs[:32], args.concurrency)
