@@ -223,6 +223,7 @@ class VLLMServer:
             _kill_group(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
         _kill_group(proc.pid, signal.SIGKILL)
+        _wait_group_gone(proc.pid)
 
     def stop(self) -> None:
         """Stop the server and every process of its group."""
@@ -237,6 +238,29 @@ class VLLMServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of a process group, read from /proc."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # state, ppid, pgrp, ...
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+def _wait_group_gone(pgid: int, timeout: float = 15.0) -> None:
+    """Return once every process of the group has exited (SIGKILL is not instant)."""
+    deadline = time.monotonic() + timeout
+    while group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def _kill_group(pid: int, sig: signal.Signals) -> None:

@@ -128,9 +128,9 @@ async def test_auto_cot_builds_demonstrations_once_and_reloads_them(client: Asyn
 
     monkeypatch.setattr(autocot, "_BUILT", {})
     cot = ChainOfThought(answer=AnswerFormat(kind="yes_no"),
-                         params=SamplingParams(max_tokens=48, temperature=0.0, stop=("\n",)))
-    step = autocot.AutoCoT(pool=autocot.QuestionPool(dataset="coin_flip", split="train", limit=6), k=2,
-                           candidates_per_cluster=3, batch=3, cot=cot, cache_dir=str(tmp_path))
+                         params=SamplingParams(max_tokens=96, temperature=0.0, stop=("\n\n", "\nQ:")))
+    step = autocot.AutoCoT(pool=autocot.QuestionPool(dataset="coin_flip", split="train", limit=12), k=2,
+                           candidates_per_cluster=12, batch=12, cot=cot, cache_dir=str(tmp_path))
     ctx = Context(llm=client)
     demos = (await step.run({}, ctx))["demos"]
     pool = step.pool.load()
@@ -138,7 +138,7 @@ async def test_auto_cot_builds_demonstrations_once_and_reloads_them(client: Asyn
     assert all(d["rationale"].startswith("Let's think step by step.") and d["answer"] in ("yes", "no") for d in demos)
     (saved,) = tmp_path.glob("*.json")
     record = json.loads(saved.read_text())
-    assert record["settings"]["model"] == await client.model() and sum(c["size"] for c in record["clusters"]) == 6
+    assert record["settings"]["model"] == await client.model() and sum(c["size"] for c in record["clusters"]) == 12
     assert ctx.span.find("llm")  # built with the model
     monkeypatch.setattr(autocot, "_BUILT", {})
     again = Context(llm=client)
