@@ -86,7 +86,7 @@ def summarize(name: str, batch: BatchResult, match: Any) -> dict[str, Any]:
     }
 
 
-async def main() -> None:
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default=None, help="vLLM base URL (default AGENTKIT_LLM_URL or :8000)")
     parser.add_argument("--n", type=int, default=50, help="questions per agent (default 50)")
@@ -109,12 +109,16 @@ async def main() -> None:
     suites = [suite for suite in suites if args.only in (None, suite[0])]
     prompts = prompt_library_for(AGENTS / "calculator.yaml")
     started = time.perf_counter()
-    async with AsyncLLMClient(args.url, max_in_flight=args.concurrency * 2) as llm:
-        # Both suites at once: the server batches whatever is in flight.
-        batches = await asyncio.gather(*(
-            run_many(step, questions, llm=llm, concurrency=args.concurrency, prompts=prompts, desc=name)
-            for name, step, questions, _ in suites
-        ))
+
+    async def run_all() -> list[BatchResult]:
+        async with AsyncLLMClient(args.url, max_in_flight=args.concurrency * 2) as llm:
+            # Both suites at once: the server batches whatever is in flight.
+            return list(await asyncio.gather(*(
+                run_many(step, questions, llm=llm, concurrency=args.concurrency, prompts=prompts, desc=name)
+                for name, step, questions, _ in suites
+            )))
+
+    batches = asyncio.run(run_all())
     wall = time.perf_counter() - started
     rows = [summarize(name, batch, match) for (name, _, _, match), batch in zip(suites, batches, strict=True)]
     if args.out:
@@ -137,4 +141,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -2,10 +2,10 @@
 
   (a) one request with n=8 per question vs 8 separate requests per question
       (same samples: sample i has seed i either way), same concurrency;
-      wall time, prompt/cached/completion tokens both ways. Run in ABBA order
-      (n on half 1, separate on half 1, separate on half 2, n on half 2) so
-      neither arm profits alone from the other's prefix cache or from a
-      change in the server's load.
+      wall time, prompt/cached/completion tokens both ways. The questions run
+      in chunks, each chunk by both arms, in AB, BA, AB, ... order, so neither
+      arm profits alone from the other's prefix cache or from a change in the
+      (shared) server's load.
   (b) adaptive stopping (rounds of 4, Beta criterion 0.95) vs fixed n=16, on
       GSM8K (few-shot CoT) and coin flip (zero-shot CoT): share of questions
       whose adaptive vote equals the full vote, samples and completion tokens
@@ -41,7 +41,7 @@ def gsm8k_cot(max_tokens: int) -> ChainOfThought:
     demos = [{"question": r["question"], "rationale": " ".join(r["rationale"].split()), "answer": r["answer"]}
              for r in load_dataset("gsm8k", "train", limit=4)]
     return ChainOfThought(demos=demos, trigger=None, follow_up=False,
-                          params=SamplingParams(max_tokens=max_tokens, stop=("\nQ:",)))
+                          params=SamplingParams(max_tokens=max_tokens, stop=("\n\n", "\nQ:")))
 
 
 def coin_cot(max_tokens: int) -> ChainOfThought:
@@ -103,15 +103,18 @@ def row(label: str, *values: Any) -> None:
 
 async def part_a(llm: AsyncLLMClient, args: argparse.Namespace) -> None:
     records = load_dataset("gsm8k", "dev", limit=args.a_questions)
-    half = len(records) // 2
+    chunks = [(start, records[start : start + args.a_chunk]) for start in range(0, len(records), args.a_chunk)]
     sc = SelfConsistency(inner=gsm8k_cot(args.max_tokens), n=8, temperature=0.7)
     one, separate = Arm("n=8 in one request"), Arm("8 separate requests")
-    print(f"\n(a) GSM8K dev, {len(records)} questions, few-shot CoT (4 demos), n=8, T=0.7, "
-          f"max_tokens={args.max_tokens}, concurrency {args.a_concurrency}; ABBA order")
-    await run_arm(one, sc, records[:half], llm, args.a_concurrency)
-    await run_arm(separate, sc.with_(use_n=False), records[:half], llm, args.a_concurrency)
-    await run_arm(separate, sc.with_(use_n=False), records[half:], llm, args.a_concurrency, half)
-    await run_arm(one, sc, records[half:], llm, args.a_concurrency, half)
+    print(f"\n(a) GSM8K dev, {len(records)} questions in chunks of {args.a_chunk} (= concurrency), few-shot CoT "
+          f"(4 demos), n=8, T=0.7, max_tokens={args.max_tokens}; chunk order AB, BA, AB, ...")
+    ratios = []
+    for k, (start, chunk) in enumerate(chunks):
+        before = (one.wall_s, separate.wall_s)
+        order = [(one, sc), (separate, sc.with_(use_n=False))]
+        for arm, step in order if k % 2 == 0 else order[::-1]:
+            await run_arm(arm, step, chunk, llm, args.a_chunk, start)
+        ratios.append((separate.wall_s - before[1]) / (one.wall_s - before[0]))
     same = total = 0
     for i in range(len(records)):
         for x, y in zip(one.samples(i), separate.samples(i)):
@@ -125,8 +128,8 @@ async def part_a(llm: AsyncLLMClient, args: argparse.Namespace) -> None:
         row(key, one.tokens[key], separate.tokens[key])
     row("accuracy", f"{correct(one, golds, 'number')}/{len(golds)}", f"{correct(separate, golds, 'number')}/{len(golds)}")
     row("items failed", one.errors, separate.errors)
-    print(f"  ratio separate / one-request wall time: {separate.wall_s / one.wall_s:.2f}"
-          f"  (identical samples both ways: {same}/{total})")
+    print(f"  ratio separate / one-request wall time: {separate.wall_s / one.wall_s:.2f} overall; per chunk: "
+          f"{', '.join(f'{r:.2f}' for r in ratios)}; identical samples both ways: {same}/{total}")
 
 
 # -- (b) ---------------------------------------------------------------------------
@@ -195,7 +198,7 @@ async def main() -> None:
     parser.add_argument("--parts", default="a,b,c")
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--a-questions", type=int, default=32)
-    parser.add_argument("--a-concurrency", type=int, default=32)
+    parser.add_argument("--a-chunk", type=int, default=8, help="questions per chunk (and in flight)")
     parser.add_argument("--b-gsm8k-questions", type=int, default=16)
     parser.add_argument("--b-coin-questions", type=int, default=24)
     parser.add_argument("--b-concurrency", type=int, default=32)

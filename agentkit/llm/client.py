@@ -70,8 +70,9 @@ class AsyncLLMClient:
         model: the served model name; discovered from ``/v1/models`` when None.
         max_in_flight: requests sent at once over all servers.
         timeout: seconds to wait for one response (generation can be slow).
-        retry_timeout: total seconds to keep retrying a request whose server
-            is unreachable or failing (long enough for an engine restart).
+        retry_timeout: seconds to keep retrying a request after its first
+            failure (long enough for an engine restart); a long generation
+            does not eat into it.
         transport: an httpx transport to send through (tests, proxies).
     """
 
@@ -140,7 +141,7 @@ class AsyncLLMClient:
         """
         http = self._ensure_open()
         assert self._slots is not None
-        started = time.monotonic()
+        first_failure: float | None = None
         attempt = 0
         async with self._slots:
             while True:
@@ -164,7 +165,9 @@ class AsyncLLMClient:
                     failure = f"HTTP {response.status_code}: {_server_message(response)}"
                 endpoint.failed()
                 attempt += 1
-                waited = time.monotonic() - started
+                if first_failure is None:
+                    first_failure = time.monotonic()
+                waited = time.monotonic() - first_failure
                 delay = min(8.0, 0.25 * 2**attempt) * (0.5 + random.random())
                 if waited + delay > self.retry_timeout:
                     if response is not None:

@@ -205,8 +205,11 @@ class AutoCoT(Step):
         ctx.span.finish(demos=sum(1 for c in clusters if c["demo"]))
         demos = [c["demo"] for c in clusters if c["demo"]]
         if not demos:
-            raise RuntimeError(f"Auto-CoT found no demonstration passing the filters in {k} clusters; "
-                               "raise candidates_per_cluster or the cot step's max_tokens")
+            reasons: dict[str, int] = {}
+            for tried in (t for c in clusters for t in c["tried"]):
+                reasons[tried["rejected"]] = reasons.get(tried["rejected"], 0) + 1
+            raise RuntimeError(f"Auto-CoT found no demonstration passing the filters in {k} clusters (rejections: "
+                               f"{reasons}); raise candidates_per_cluster or the cot step's max_tokens")
         return {"settings": settings, "demos": demos, "clusters": clusters}
 
     async def _cluster(self, ctx: Context, questions: list[str], members: list[int], distance: np.ndarray
