@@ -202,14 +202,16 @@ class AutoCoT(Step):
         clusters = await asyncio.gather(*(
             self._cluster(ctx, questions, [i for i in range(len(questions)) if assignment[i] == c], distance)
             for c in range(k)))
-        ctx.span.finish(demos=sum(1 for c in clusters if c["demo"]))
         demos = [c["demo"] for c in clusters if c["demo"]]
         if not demos:
             reasons: dict[str, int] = {}
             for tried in (t for c in clusters for t in c["tried"]):
                 reasons[tried["rejected"]] = reasons.get(tried["rejected"], 0) + 1
-            raise RuntimeError(f"Auto-CoT found no demonstration passing the filters in {k} clusters (rejections: "
-                               f"{reasons}); raise candidates_per_cluster or the cot step's max_tokens")
+            error = RuntimeError(f"Auto-CoT found no demonstration passing the filters in {k} clusters (rejections: "
+                                 f"{reasons}); raise candidates_per_cluster or the cot step's max_tokens")
+            ctx.span.finish(error=error)
+            raise error
+        ctx.span.finish(demos=len(demos))
         return {"settings": settings, "demos": demos, "clusters": clusters}
 
     async def _cluster(self, ctx: Context, questions: list[str], members: list[int], distance: np.ndarray
@@ -223,7 +225,7 @@ class AutoCoT(Step):
             batch = candidates[start : min(start + self.batch, self.candidates_per_cluster)]
             outs = await asyncio.gather(*(self.cot.run({"question": questions[i]}, ctx) for i in batch))
             for i, out in zip(batch, outs):
-                rationale = f"{ZERO_SHOT_TRIGGER} {out[self.cot.reasoning_output]}"
+                rationale = f"{self.cot.trigger or ''} {out[self.cot.reasoning_output]}".strip()
                 answer = out[self.cot.output]
                 reason = rejection(questions[i], rationale, answer, self.cot.answer.kind,
                                    self.max_question_words, self.max_rationale_steps)
