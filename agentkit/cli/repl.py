@@ -25,7 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Self, TypeVar
 
 if TYPE_CHECKING:
     from agentkit.agents.react import ReAct
@@ -390,19 +390,40 @@ class Interrupted(Exception):
     """The running turn was stopped with Ctrl-C."""
 
 
-async def interruptible(work: Awaitable[T]) -> T:
-    """Await ``work`` so that Ctrl-C (SIGINT) cancels it, raising Interrupted, instead of ending the process."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.ensure_future(work)
-    loop.add_signal_handler(signal.SIGINT, task.cancel)
-    try:
-        return await task
-    except asyncio.CancelledError:
-        if not task.cancelled():
-            raise
-        raise Interrupted from None
-    finally:
-        loop.remove_signal_handler(signal.SIGINT)
+class Interrupter:
+    """For a whole session, Ctrl-C (SIGINT) cancels the running turn instead of ending the process.
+
+    Installed once, so a Ctrl-C that lands just before or after a turn is
+    ignored rather than killing the session; at the prompt, prompt_toolkit
+    reads Ctrl-C as a key (it clears the line).
+    """
+
+    def __init__(self) -> None:
+        self.current: asyncio.Future[Any] | None = None
+
+    def __enter__(self) -> Self:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, self.interrupt)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
+
+    def interrupt(self) -> None:
+        if self.current is not None and not self.current.done():
+            self.current.cancel()
+
+    async def run(self, work: Awaitable[T]) -> T:
+        """Await ``work``; raises Interrupted when Ctrl-C cancelled it."""
+        task: asyncio.Future[T] = asyncio.ensure_future(work)
+        self.current = task
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise
+            raise Interrupted from None
+        finally:
+            self.current = None
 
 
 async def session(url: str, agent: str | None, reader: Reader, model: str | None = None) -> int:
@@ -412,20 +433,21 @@ async def session(url: str, agent: str | None, reader: Reader, model: str | None
         repl = Repl(llm)
         repl.use(agent)
         repl.say("/help lists the commands; Ctrl-D exits.")
-        while True:
-            try:
-                line = await reader(repl.prompt_text)
-            except KeyboardInterrupt:
-                continue
-            except EOFError:
-                break
-            try:
-                if not await interruptible(repl.handle(line)):
+        with Interrupter() as interrupter:
+            while True:
+                try:
+                    line = await reader(repl.prompt_text)
+                except KeyboardInterrupt:
+                    continue
+                except EOFError:
                     break
-            except Interrupted:
-                repl.say("\ninterrupted")
-            except Exception as exc:  # a failed turn (server error, bad input) must not end the session
-                repl.say(f"error: {type(exc).__name__}: {exc}")
+                try:
+                    if not await interrupter.run(repl.handle(line)):
+                        break
+                except Interrupted:
+                    repl.say("\ninterrupted")
+                except Exception as exc:  # a failed turn (server error, bad input) must not end the session
+                    repl.say(f"error: {type(exc).__name__}: {exc}")
     return 0
 
 

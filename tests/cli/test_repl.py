@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from react_fakes import ScriptedLLM
 
 from agentkit.agents.react import ReAct
-from agentkit.cli.repl import Interrupted, Repl, interruptible
+from agentkit.cli.repl import Interrupted, Interrupter, Repl
 
 ROOT = Path(__file__).resolve().parents[2]
 CALCULATOR = ROOT / "examples" / "agents" / "calculator.yaml"
@@ -110,14 +111,29 @@ def test_ctrl_c_cancels_the_running_turn_only() -> None:
     repl.use(str(CALCULATOR))
 
     async def scenario() -> bool:
-        asyncio.get_running_loop().call_later(0.2, os.kill, os.getpid(), signal.SIGINT)
-        with pytest.raises(Interrupted):
-            await interruptible(repl.handle("never answered"))
-        return await interruptible(repl.handle("/set max_steps 3"))  # the session goes on
+        with Interrupter() as interrupter:
+            os.kill(os.getpid(), signal.SIGINT)  # between turns: ignored
+            await asyncio.sleep(0.05)
+            asyncio.get_running_loop().call_later(0.2, os.kill, os.getpid(), signal.SIGINT)
+            with pytest.raises(Interrupted):
+                await interrupter.run(repl.handle("never answered"))
+            return await interrupter.run(repl.handle("/set max_steps 3"))  # the session goes on
 
     assert asyncio.run(scenario()) is True
     assert repl.turns[-1]["interrupted"] is True and repl.turns[-1]["trace"]["children"]
     assert "max_steps = 3" in out.getvalue()
+
+
+def wait_until_prompt_left(child: Any, timeout: float = 60.0) -> None:
+    """Wait until prompt_toolkit has handed the terminal back (ISIG on): only then is Ctrl-C a signal, not a key."""
+    import termios
+
+    import pexpect
+
+    deadline = time.monotonic() + timeout
+    while not termios.tcgetattr(child.child_fd)[3] & termios.ISIG:
+        assert time.monotonic() < deadline, "the prompt never returned the terminal"
+        child.expect([pexpect.TIMEOUT], timeout=0.05)  # keep reading the output meanwhile
 
 
 @pytest.mark.llm
@@ -157,7 +173,8 @@ def test_repl_in_a_pseudo_terminal(llm_url: str, tmp_path: Path) -> None:
     child.send("Write a long story\x1b\r about a cat.")  # Esc-Enter: a second line
     child.send("\r")
     child.expect("\\.\\.\\. +about a cat\\.")  # the continuation prompt
-    child.expect("\r\n")
+    wait_until_prompt_left(child)
+    child.expect("[A-Za-z]{3}", timeout=300)  # the reply is streaming (escape codes have single letters)
     child.sendintr()  # Ctrl-C while the reply is generated
     child.expect("interrupted", timeout=120)
     child.expect("chat>")
