@@ -97,8 +97,7 @@ class Span:
 def write_jsonl(spans: list[Span], path: str | Path) -> None:
     """One trace per line, appended."""
     with open(path, "a", encoding="utf-8") as handle:
-        for span in spans:
-            handle.write(json.dumps(span.to_dict(), ensure_ascii=False) + "\n")
+        handle.writelines(json.dumps(span.to_dict(), ensure_ascii=False) + "\n" for span in spans)
 
 
 def _jsonable(value: Any) -> Any:

@@ -153,7 +153,7 @@ class AsyncLLMClient:
                     response = await http.request(method, base + path, json=payload)
                     failure = None
                 except httpx.TransportError as exc:
-                    response, failure = None, f"{type(exc).__name__}: {exc}" or type(exc).__name__
+                    response, failure = None, f"{type(exc).__name__}: {exc}"
                 finally:
                     endpoint.outstanding -= 1
                 if response is not None:

@@ -10,8 +10,8 @@ from agentkit.core.batch import run_many
 from agentkit.core.cache import ResponseCache
 from agentkit.core.context import Context
 from agentkit.core.pipeline import Pipeline
-from agentkit.core.step import Record, Step
 from agentkit.core.registry import register
+from agentkit.core.step import Record, Step
 from agentkit.core.yamlconfig import load_step_yaml
 from agentkit.llm.client import AsyncLLMClient
 from agentkit.llm.types import Constraint, SamplingParams
