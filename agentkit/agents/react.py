@@ -19,10 +19,8 @@ answers instead. The step is frozen configuration; a run's state lives in the
 from __future__ import annotations
 
 import copy
-import importlib
 import json
 import time
-from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, PrivateAttr, model_validator
@@ -32,8 +30,8 @@ from agentkit.agents.tool import (
     Action,
     ActionError,
     Tool,
-    _import_file,
     action_schema,
+    import_attribute,
     load_builtin,
     load_tool,
     parse_action,
@@ -79,7 +77,7 @@ class ToolSpec(BaseModel):
             return [load_builtin(self.ref, **self.settings)]
         if not self.settings:
             return [load_tool(self.ref)]
-        made = _attribute(self.ref)(**self.settings)
+        made = import_attribute(self.ref)(**self.settings)
         tools = made if isinstance(made, list | tuple) else [made]
         if not tools or not all(isinstance(t, Tool) for t in tools):
             raise TypeError(f"'{self.ref}' with settings must return a Tool or a list of Tools")
@@ -357,20 +355,6 @@ class ReAct(Step):
     @staticmethod
     def _transcript_step(entry: dict[str, Any]) -> dict[str, str]:
         return {"thought": entry["thought"], "action": entry["action_text"], "observation": entry["observation"] or ""}
-
-
-def _attribute(ref: str) -> Any:
-    """The object named by ``module:attr`` or ``file.py:attr`` (a tool factory)."""
-    module_part, _, attribute = ref.rpartition(":")
-    if module_part.endswith(".py"):
-        path = Path(module_part)
-        module = _import_file(path, f"agentkit_user_tools.{path.stem}")
-    else:
-        module = importlib.import_module(module_part)
-    try:
-        return getattr(module, attribute)
-    except AttributeError:
-        raise ValueError(f"{module_part} has no attribute '{attribute}'") from None
 
 
 def fitting_answer_chars(max_tokens: int | None) -> int:

@@ -256,20 +256,25 @@ class ToolRegistry:
         return name in self._tools
 
 
-def load_tool(spec: str) -> Tool:
-    """The tool named by ``"module:attribute"`` or ``"file.py:attribute"`` (a Tool or a function)."""
-    module_part, sep, attribute = spec.rpartition(":")
+def import_attribute(ref: str) -> Any:
+    """The object named by ``"package.module:attribute"`` or ``"path/to/file.py:attribute"``."""
+    module_part, sep, attribute = ref.rpartition(":")
     if not sep or not module_part or not attribute:
-        raise ValueError(f"tool spec {spec!r} must look like 'package.module:function' or 'path/to/file.py:function'")
+        raise ValueError(f"{ref!r} must look like 'package.module:function' or 'path/to/file.py:function'")
     if module_part.endswith(".py"):
         path = Path(module_part)
         module = _import_file(path, f"agentkit_user_tools.{path.stem}")
     else:
         module = importlib.import_module(module_part)
     try:
-        found = getattr(module, attribute)
+        return getattr(module, attribute)
     except AttributeError:
-        raise ValueError(f"{module_part} has no attribute '{attribute}' (from tool spec {spec!r})") from None
+        raise ValueError(f"{module_part} has no attribute '{attribute}' (from {ref!r})") from None
+
+
+def load_tool(spec: str) -> Tool:
+    """The tool named by ``"module:attribute"`` or ``"file.py:attribute"`` (a Tool or a function)."""
+    found = import_attribute(spec)
     if isinstance(found, Tool):
         return found
     if callable(found):

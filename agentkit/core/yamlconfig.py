@@ -92,4 +92,4 @@ def load_step_yaml(path: str | Path) -> Step:
 
 
 def dump_step_yaml(step: Step) -> str:
-    return yaml.safe_dump(step.to_config(), sort_keys=False, allow_unicode=True, width=100)
+    return str(yaml.safe_dump(step.to_config(), sort_keys=False, allow_unicode=True, width=100))

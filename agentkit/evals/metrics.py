@@ -87,7 +87,7 @@ def accuracy(preds: Sequence[Any], golds: Sequence[Any], match: Callable[[Any, A
         raise ValueError(f"{len(preds)} predictions for {len(golds)} golds")
     if not golds:
         raise ValueError("accuracy of no items is undefined")
-    hits = sum(bool(match(p, g)) if match else p == g for p, g in zip(preds, golds, strict=True))
+    hits: int = sum(bool(match(p, g) if match else p == g) for p, g in zip(preds, golds, strict=True))
     return hits / len(golds)
 
 

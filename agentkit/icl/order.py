@@ -20,16 +20,13 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PrivateAttr,
-    SerializerFunctionWrapHandler,
-    model_serializer,
 )
 
 from agentkit.core.context import Context
+from agentkit.core.kinded import KindedConfig
 from agentkit.icl.calibrate import entropy, label_logprobs, softmax
 from agentkit.icl.format import DemoFormat, split_label_suffix
 from agentkit.icl.memo import SingleFlight
@@ -48,15 +45,8 @@ class OrderEnv:
     format: DemoFormat
 
 
-class Ordering(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kind: str
-
-    @model_serializer(mode="wrap")
-    def _with_kind(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """``kind`` is always written, even when defaults are left out: it picks the class."""
-        return {"kind": self.kind, **handler(self)}
+class Ordering(KindedConfig):
+    """Base of all orderings: the chosen demonstrations in the order the prompt shows them."""
 
     async def order(self, chosen: Sequence[Scored], query: str, env: OrderEnv) -> list[Scored]:
         raise NotImplementedError

@@ -15,8 +15,9 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BeforeValidator, ConfigDict, Field
 
+from agentkit.core.kinded import KindedConfig
 from agentkit.icl.pool import Example, Pool
 from agentkit.icl.vectors import HNSW_THRESHOLD, PoolVectors, resolve_embedder, stable_seed
 
@@ -29,17 +30,8 @@ class Scored(NamedTuple):
     score: float
 
 
-class Selector(BaseModel):
+class Selector(KindedConfig):
     """Base of all selectors: ``select(pool, query, k)``; ``select_many`` batches the embedding work."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kind: str
-
-    @model_serializer(mode="wrap")
-    def _with_kind(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """``kind`` is always written, even when defaults are left out: it picks the class."""
-        return {"kind": self.kind, **handler(self)}
 
     def select(self, pool: Pool, query: str, k: int) -> list[Scored]:
         return self.select_many(pool, [query], k)[0]

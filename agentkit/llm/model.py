@@ -97,7 +97,7 @@ def _convert(source: Path, folder: Path) -> None:
         if hasattr(config, "quantization_config"):
             del config.quantization_config
         config.dtype = torch.bfloat16
-        fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)  # type: ignore[no-untyped-call]
         fresh.load_state_dict(loaded.state_dict())
         fresh.to(torch.bfloat16).save_pretrained(str(tmp))
         tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)

@@ -51,6 +51,14 @@ class Generate(Step):
 ExtractKind = Literal["number", "letter", "yes_no", "label", "regex", "json"]
 
 
+def check_extract_options(kind: ExtractKind, labels: tuple[str, ...] | None, pattern: str | None) -> None:
+    """The options an extraction kind cannot do without (shared by ``Extract`` and reasoning's answer formats)."""
+    if kind == "label" and not labels:
+        raise ValueError("kind 'label' needs 'labels'")
+    if kind == "regex" and not pattern:
+        raise ValueError("kind 'regex' needs 'pattern'")
+
+
 @register("extract")
 class Extract(Step):
     """Extract an answer from a text field; writes the value and ``<output>_error``.
@@ -68,10 +76,7 @@ class Extract(Step):
 
     @model_validator(mode="after")
     def _needs(self) -> Extract:
-        if self.kind == "label" and not self.labels:
-            raise ValueError("kind 'label' needs 'labels'")
-        if self.kind == "regex" and not self.pattern:
-            raise ValueError("kind 'regex' needs 'pattern'")
+        check_extract_options(self.kind, self.labels, self.pattern)
         return self
 
     def reads(self, prompts: PromptLibrary) -> set[str]:

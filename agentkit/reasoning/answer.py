@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from agentkit.core.context import Context
 from agentkit.llm.types import Choice, Completion, Constraint, SamplingParams
 from agentkit.prompting.answers import Extraction
-from agentkit.prompting.steps import Extract, ExtractKind
+from agentkit.prompting.steps import Extract, ExtractKind, check_extract_options
 from agentkit.prompting.templates import Template
 
 # Kojima et al. 2022, Table 9: the answer trigger matched to the answer's format.
@@ -41,10 +41,7 @@ class AnswerFormat(BaseModel):
 
     @model_validator(mode="after")
     def _needs(self) -> AnswerFormat:
-        if self.kind == "label" and not self.labels:
-            raise ValueError("kind 'label' needs 'labels'")
-        if self.kind == "regex" and not self.pattern:
-            raise ValueError("kind 'regex' needs 'pattern'")
+        check_extract_options(self.kind, self.labels, self.pattern)
         return self
 
     def _extractor(self) -> Extract:
