@@ -6,10 +6,10 @@
       in chunks, each chunk by both arms, in AB, BA, AB, ... order, so neither
       arm profits alone from the other's prefix cache or from a change in the
       (shared) server's load.
-  (b) adaptive stopping (rounds of 4, Beta criterion 0.95) vs fixed n=16, on
-      GSM8K (few-shot CoT) and coin flip (zero-shot CoT): share of questions
-      whose adaptive vote equals the full vote, samples and completion tokens
-      saved.
+  (b) adaptive stopping (rounds of 4 by default, or several round sizes side
+      by side; Beta criterion 0.95) vs fixed n=16, on GSM8K (few-shot CoT) and
+      coin flip (zero-shot CoT): share of questions whose adaptive vote equals
+      the full vote, samples, completion tokens and requests used.
   (c) completion tokens/s of a whole self-consistency eval at concurrency 1, 8, 64.
 
 Usage: python benchmarks/self_consistency.py [--parts a,b,c] [--url URL]
@@ -95,7 +95,7 @@ def correct(arm: Arm, golds: list[str], kind: str) -> int:
 
 
 def row(label: str, *values: Any) -> None:
-    print(f"  {label:<26}" + "".join(f"{v:>24}" for v in values))
+    print(f"  {label:<26}" + "".join(f"{v:>26}" for v in values))
 
 
 # -- (a) ---------------------------------------------------------------------------
@@ -141,35 +141,46 @@ async def part_b_task(llm: AsyncLLMClient, args: argparse.Namespace, task: str) 
     else:
         records, inner, kind = load_dataset("coin_flip", "dev", limit=args.b_coin_questions), coin_cot(args.max_tokens), "yes_no"
     fixed_step = SelfConsistency(inner=inner, n=16, temperature=0.7)
-    adaptive_step = fixed_step.with_(adaptive=Adaptive(round_size=4, threshold=args.threshold))
-    fixed, adaptive = Arm("fixed n=16"), Arm(f"adaptive (4/round, {args.threshold})")
+    sizes = [int(size) for size in args.round_sizes.split(",")]
+    fixed = Arm("fixed n=16")
+    adaptives = [Arm(f"adaptive, rounds of {size}") for size in sizes]
     print(f"\n(b) {task} dev, {len(records)} questions, {'few-shot' if task == 'gsm8k' else 'zero-shot'} CoT, "
-          f"T=0.7, max_tokens={args.max_tokens}, concurrency {args.b_concurrency}")
+          f"T=0.7, max_tokens={args.max_tokens}, concurrency {args.b_concurrency}, Beta threshold {args.threshold}")
     await run_arm(fixed, fixed_step, records, llm, args.b_concurrency)
-    await run_arm(adaptive, adaptive_step, records, llm, args.b_concurrency)
+    for size, arm in zip(sizes, adaptives, strict=True):
+        step = fixed_step.with_(adaptive=Adaptive(round_size=size, threshold=args.threshold))
+        await run_arm(arm, step, records, llm, args.b_concurrency)
+    n = len(records)
+    golds = [r["answer"] for r in records]
+    summaries = [adaptive_summary(fixed, arm, n) for arm in adaptives]
+    row("", fixed.name, *(arm.name for arm in adaptives))
+    row("same vote as fixed n=16", f"{n}/{n}", *(f"{s['agree']}/{n} = {s['agree'] / n:.1%}" for s in summaries))
+    row("samples drawn", 16 * n, *(f"{s['drawn']} = {s['drawn'] / (16 * n):.1%}" for s in summaries))
+    row("completion tokens", fixed.tokens["completion_tokens"],
+        *(f"{a.tokens['completion_tokens']} = {a.tokens['completion_tokens'] / max(1, fixed.tokens['completion_tokens']):.1%}"
+          for a in adaptives))
+    row("HTTP requests", fixed.requests, *(a.requests for a in adaptives))
+    row("wall time (s)", f"{fixed.wall_s:.1f}", *(f"{a.wall_s:.1f}" for a in adaptives))
+    row("accuracy", *(f"{correct(a, golds, kind)}/{n}" for a in (fixed, *adaptives)))
+    row("items failed", *(a.errors for a in (fixed, *adaptives)))
+    for arm, summary in zip(adaptives, summaries, strict=True):
+        print(f"  {arm.name}: stop reasons {summary['stops']}; samples with the same answer as the fixed run's "
+              f"sample of the same seed: {summary['prefix_same']}/{summary['prefix_total']}")
+
+
+def adaptive_summary(fixed: Arm, adaptive: Arm, n: int) -> dict[str, Any]:
+    """How an adaptive run compares with the fixed run on the same questions and seeds."""
     agree = drawn = prefix_same = prefix_total = 0
     stops: dict[str, int] = {}
-    for i in range(len(records)):
-        full, early = fixed.output(i).get("answer"), adaptive.output(i).get("answer")
-        agree += full == early
+    for i in range(n):
+        agree += fixed.output(i).get("answer") == adaptive.output(i).get("answer")
         vote = adaptive.output(i).get("vote") or {}
         drawn += vote.get("drawn", 0)
         stops[vote.get("stopped", "error")] = stops.get(vote.get("stopped", "error"), 0) + 1
         for x, y in zip(adaptive.samples(i), fixed.samples(i)):
             prefix_total += 1
             prefix_same += x["answer"] == y["answer"]
-    golds = [r["answer"] for r in records]
-    row("", fixed.name, adaptive.name)
-    row("samples drawn", 16 * len(records), drawn)
-    row("completion tokens", fixed.tokens["completion_tokens"], adaptive.tokens["completion_tokens"])
-    row("wall time (s)", f"{fixed.wall_s:.1f}", f"{adaptive.wall_s:.1f}")
-    row("accuracy", f"{correct(fixed, golds, kind)}/{len(golds)}", f"{correct(adaptive, golds, kind)}/{len(golds)}")
-    row("items failed", fixed.errors, adaptive.errors)
-    n = len(records)
-    print(f"  same vote as the full n=16 vote: {agree}/{n} = {agree / n:.1%}; samples used: {drawn / (16 * n):.1%}; "
-          f"completion tokens used: {adaptive.tokens['completion_tokens'] / max(1, fixed.tokens['completion_tokens']):.1%}")
-    print(f"  stop reasons: {stops}; adaptive samples with the same answer as the fixed run's sample of the same "
-          f"seed: {prefix_same}/{prefix_total}")
+    return {"agree": agree, "drawn": drawn, "stops": stops, "prefix_same": prefix_same, "prefix_total": prefix_total}
 
 
 # -- (c) ---------------------------------------------------------------------------
@@ -203,6 +214,8 @@ async def main() -> None:
     parser.add_argument("--b-coin-questions", type=int, default=24)
     parser.add_argument("--b-concurrency", type=int, default=32)
     parser.add_argument("--threshold", type=float, default=0.95)
+    parser.add_argument("--round-sizes", default="4,2", help="adaptive round sizes to compare, e.g. 4,2,1")
+    parser.add_argument("--b-tasks", default="gsm8k,coin_flip")
     parser.add_argument("--c-questions", default="2,16,64", help="questions at concurrency 1, 8, 64")
     parser.add_argument("--c-max-tokens", type=int, default=96)
     args = parser.parse_args()
@@ -213,8 +226,8 @@ async def main() -> None:
         if "a" in parts:
             await part_a(llm, args)
         if "b" in parts:
-            await part_b_task(llm, args, "gsm8k")
-            await part_b_task(llm, args, "coin_flip")
+            for task in args.b_tasks.split(","):
+                await part_b_task(llm, args, task)
         if "c" in parts:
             await part_c(llm, args)
         print(f"\ntotal {time.monotonic() - started:.0f} s")

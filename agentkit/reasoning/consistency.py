@@ -48,7 +48,7 @@ class Adaptive(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    round_size: int = Field(default=4, ge=1)
+    round_size: int = Field(default=2, ge=1)
     threshold: float = Field(default=0.95, gt=0.5, le=1.0)
 
 
