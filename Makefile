@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install model demo test serve bench clean
+.PHONY: install model demo test lint serve clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ demo: model
 
 test: model
 	$(PY) -m pytest -q -p no:cacheprovider
+
+lint: install
+	$(VENV)/bin/ruff check agentkit tests benchmarks
+	$(VENV)/bin/mypy agentkit
 
 serve: model
 	$(VENV)/bin/agentkit serve

@@ -38,7 +38,7 @@ _EXPORTS: dict[str, str] = {
     "Extract": "agentkit.prompting.steps",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:

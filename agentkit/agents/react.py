@@ -186,8 +186,8 @@ class ReAct(Step):
             problems.append((("fallback",), f"the fallback step must write '{self.output}'"))
         answer_chars = self.answer_max_chars or fitting_answer_chars(self.action_params.max_tokens)
         if answer_chars < MIN_ANSWER_CHARS:
-            problems.append((("action_params", "max_tokens"), f"too small for a finish action; give at least "
-                             f"{MIN_ANSWER_CHARS - fitting_answer_chars(0)}"))
+            needed = MIN_ANSWER_CHARS - fitting_answer_chars(0)
+            problems.append((("action_params", "max_tokens"), f"too small for a finish action; give at least {needed}"))
         if problems:
             raise ConfigError(problems)
         self._tools = tools

@@ -262,7 +262,7 @@ class Repl:
             return {self.runnable.input_field: text}
         record = json.loads(text)
         if not isinstance(record, dict):
-            raise ValueError("this pipeline reads several fields: type a JSON object")
+            raise TypeError("this pipeline reads several fields: type a JSON object")
         return record
 
     async def _chat(self, text: str, root: Span) -> str:

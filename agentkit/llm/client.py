@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -119,7 +119,7 @@ class AsyncLLMClient:
             await self._http.aclose()
             self._http = None
 
-    async def __aenter__(self) -> AsyncLLMClient:
+    async def __aenter__(self) -> Self:
         self._ensure_open()
         return self
 

@@ -36,9 +36,11 @@ class ContextLengthExceeded(BadRequest):
         self.max_len = max_len
         super().__init__(status, message)
         self.args = (
-            f"prompt too long for the model's context: {prompt_tokens} tokens requested, "
-            f"maximum context length {max_len}. Shorten the prompt (fewer demonstrations or passages) "
-            f"or lower max_tokens. Server said: {message}",
+            (
+                f"prompt too long for the model's context: {prompt_tokens} tokens requested, "
+                f"maximum context length {max_len}. Shorten the prompt (fewer demonstrations or passages) "
+                f"or lower max_tokens. Server said: {message}"
+            ),
         )
 
 

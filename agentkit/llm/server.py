@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -232,7 +233,7 @@ class VLLMServer:
             self._kill()
         atexit.unregister(self.stop)
 
-    def __enter__(self) -> VLLMServer:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

@@ -117,7 +117,7 @@ def load_model_class(path: str) -> type[BaseModel]:
     module, _, attr = path.partition(":")
     cls = getattr(importlib.import_module(module), attr)
     if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
-        raise ValueError(f"{path} is not a pydantic model")
+        raise TypeError(f"{path} is not a pydantic model")
     return cls
 
 

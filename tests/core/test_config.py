@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from agentkit.core.pipeline import Pipeline
 from agentkit.core.registry import step_from_config
@@ -81,7 +82,7 @@ def test_with_returns_changed_copy() -> None:
     step = Generate(prompt="x")
     hotter = step.with_(params=SamplingParams(temperature=1.0))
     assert step.params.temperature is None and hotter.params.temperature == 1.0
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         step.prompt = "y"  # type: ignore[misc]
 
 

@@ -159,7 +159,8 @@ async def test_seeded_sampling_under_load_keeps_server_alive(client: AsyncLLMCli
     ]
     results = await asyncio.gather(*requests)
     assert all(len(r.choices) == 8 for r in results)
-    assert httpx.get(llm_url.removesuffix("/v1") + "/health").status_code == 200
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(llm_url.removesuffix("/v1") + "/health")).status_code == 200
 
 
 async def test_requests_spread_over_replicas(llm_url: str) -> None:
